@@ -1,0 +1,1 @@
+"""langchain_tierroute: placeholder until its issue lands."""

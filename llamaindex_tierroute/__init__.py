@@ -1,0 +1,1 @@
+"""llamaindex_tierroute: placeholder until its issue lands."""

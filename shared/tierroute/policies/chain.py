@@ -1,0 +1,99 @@
+"""The policy chain: override -> rules -> semantic -> classifier -> ``default_tier``. First confident layer wins."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from tierroute.config import RouterConfig
+from tierroute.errors import ConfigError
+from tierroute.policies.rules import RulesPolicy
+from tierroute.types import LayerVerdict, RouteDecision, RouteRequest
+
+__all__ = ["DecisionLayer", "PolicyChain"]
+
+
+@runtime_checkable
+class DecisionLayer(Protocol):
+    """A decision layer: returns a verdict whose ``tier`` is None when it abstains."""
+
+    layer: str
+
+    def decide(self, request: RouteRequest) -> LayerVerdict:
+        """Verdict for a request."""
+        ...
+
+    async def adecide(self, request: RouteRequest) -> LayerVerdict:
+        """Async verdict for a request."""
+        ...
+
+
+class PolicyChain:
+    """Runs the layers in order.
+
+    Args:
+        config: The validated config.
+        encoder: A semantic-router ``DenseEncoder`` to use instead of the configured one.
+        classifier: A trained classifier layer (fills the classifier slot).
+    """
+
+    def __init__(self, config: RouterConfig, *, encoder: Any | None = None, classifier: DecisionLayer | None = None) -> None:
+        self.config = config
+        self.default_tier = config.default_tier or config.tiers[-1]
+        self.rules = RulesPolicy(config.routing)
+        self.semantic: DecisionLayer | None = None
+        if config.routing.semantic is not None and config.routing.semantic.routes:
+            from tierroute.policies.semantic import SemanticPolicy
+
+            self.semantic = SemanticPolicy(config.routing.semantic, config.routing.scope, encoder=encoder)
+        if classifier is None and config.routing.classifier is not None and config.routing.classifier.enabled:
+            raise ConfigError(
+                "routing.classifier is set but no trained classifier was given",
+                path="routing.classifier",
+                hint="pass classifier=... to TierRouter, or set routing.classifier.enabled: false",
+            )
+        self.classifier = classifier
+
+    def _layers(self) -> list[DecisionLayer]:
+        return [layer for layer in (self.semantic, self.classifier) if layer is not None]
+
+    def _finish(self, verdicts: list[LayerVerdict]) -> RouteDecision:
+        for v in verdicts:
+            if v.tier is not None:
+                return RouteDecision(v.tier, v.layer, v.score, v.reason, dict(v.candidates), tuple(verdicts))
+        verdicts.append(LayerVerdict("default", self.default_tier, None, f"no layer was confident; default_tier {self.default_tier!r}"))
+        return RouteDecision(self.default_tier, "default", None, verdicts[-1].reason, {}, tuple(verdicts))
+
+    def _start(self, request: RouteRequest) -> list[LayerVerdict]:
+        verdicts: list[LayerVerdict] = []
+        override = self.rules.check_override(request)
+        if override is not None:
+            verdicts.append(override)
+        return verdicts
+
+    def decide(self, request: RouteRequest, *, explain: bool = False) -> RouteDecision:
+        """Route a request. With ``explain``, every layer is consulted even after one decided."""
+        verdicts = self._start(request)
+        decided = any(v.tier for v in verdicts)
+        if not decided or explain:
+            verdicts.append(self.rules.decide(request))
+            decided = decided or verdicts[-1].tier is not None
+        for layer in self._layers():
+            if decided and not explain:
+                break
+            verdicts.append(layer.decide(request))
+            decided = decided or verdicts[-1].tier is not None
+        return self._finish(verdicts)
+
+    async def adecide(self, request: RouteRequest, *, explain: bool = False) -> RouteDecision:
+        """Async :meth:`decide`."""
+        verdicts = self._start(request)
+        decided = any(v.tier for v in verdicts)
+        if not decided or explain:
+            verdicts.append(self.rules.decide(request))
+            decided = decided or verdicts[-1].tier is not None
+        for layer in self._layers():
+            if decided and not explain:
+                break
+            verdicts.append(await layer.adecide(request))
+            decided = decided or verdicts[-1].tier is not None
+        return self._finish(verdicts)
