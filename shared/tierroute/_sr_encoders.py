@@ -12,8 +12,11 @@ from semantic_router.encoders import DenseEncoder
 __all__ = ["CachedEncoder", "LiteLLMEmbeddingEncoder"]
 
 
-class LiteLLMEmbeddingEncoder(DenseEncoder):  # type: ignore[misc]
-    """Any LiteLLM embedding model, with an optional ``api_base`` (unlike semantic-router's, it never writes env vars)."""
+class LiteLLMEmbeddingEncoder(DenseEncoder):
+    """Any LiteLLM embedding model, with an optional ``api_base``.
+
+    Unlike semantic-router's LiteLLM encoder it takes ``api_base`` and never writes API keys to the environment.
+    """
 
     type: str = "litellm"
     api_base: str | None = None
@@ -44,7 +47,7 @@ class LiteLLMEmbeddingEncoder(DenseEncoder):  # type: ignore[misc]
         return [list(map(float, d["embedding"])) for d in resp.data]
 
 
-class CachedEncoder(DenseEncoder):  # type: ignore[misc]
+class CachedEncoder(DenseEncoder):
     """Wraps an encoder: pinned vectors (utterances, loaded from disk) and an LRU for queries."""
 
     type: str = "cached"

@@ -70,7 +70,9 @@ def validate(config: str, as_json: bool) -> None:
 @click.argument("prompt")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @click.option("--explain", is_flag=True, help="Show every layer's verdict.")
-@click.option("--metadata", "-m", multiple=True, metavar="KEY=VALUE", help="Request metadata, e.g. task_type=summarization.")
+@click.option(
+    "--metadata", "-m", multiple=True, metavar="KEY=VALUE", help="Request metadata, e.g. task_type=summarization."
+)
 def route(config: str, prompt: str, as_json: bool, explain: bool, metadata: tuple[str, ...]) -> None:
     """Decide which tier a PROMPT goes to (no model is called)."""
     meta = _parse_metadata(metadata)

@@ -294,7 +294,7 @@ class CascadeConfig(_Strict):
     circuit_breaker: CircuitBreakerConfig = Field(default_factory=CircuitBreakerConfig)
     max_escalations: int = Field(default=1, ge=0, le=10)
     escalation_budget: EscalationBudgetConfig | None = None
-    accept: list[str | dict[str, Any]] = Field(default_factory=lambda: ["non_empty"])
+    accept: list[str | dict[str, Any]] = Field(default_factory=lambda: list[str | dict[str, Any]](["non_empty"]))
     alerts: AlertsConfig | None = None
     timeout_s: float = Field(default=60.0, gt=0)
 
@@ -386,7 +386,9 @@ class RouterConfig(BaseModel):
             raise ConfigError(_problems_from(exc)) from None
 
     @classmethod
-    def from_yaml(cls, path: str | os.PathLike[str], *, external_tiers: set[str] | frozenset[str] = frozenset()) -> RouterConfig:
+    def from_yaml(
+        cls, path: str | os.PathLike[str], *, external_tiers: set[str] | frozenset[str] = frozenset()
+    ) -> RouterConfig:
         """Read and validate a YAML file.
 
         Raises:
@@ -416,7 +418,9 @@ class RouterConfig(BaseModel):
             mark = getattr(exc, "problem_mark", None)
             where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
             problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise ConfigError(f"{source} is not valid YAML{where}: {problem}", hint="check indentation and quoting") from None
+            raise ConfigError(
+                f"{source} is not valid YAML{where}: {problem}", hint="check indentation and quoting"
+            ) from None
         if data is None:
             raise ConfigError(f"{source} is empty", hint="start from examples/tierroute.yaml")
         return cls.from_dict(data, external_tiers=external_tiers)
@@ -482,6 +486,7 @@ def cross_check(cfg: RouterConfig, external_tiers: set[str]) -> list[ConfigProbl
     """Checks that span sections: every tier referenced exists and has a deployment, no fallback cycles."""
     problems: list[ConfigProblem] = []
     tiers = set(cfg.tiers)
+
     def need_tier(path: str, tier: str) -> None:
         if tier not in tiers:
             problems.append(ConfigProblem(path, f"unknown tier {tier!r}", f"use one of {cfg.tiers} or add it to tiers"))
@@ -504,7 +509,11 @@ def cross_check(cfg: RouterConfig, external_tiers: set[str]) -> list[ConfigProbl
     names = [r.name for r in routing.rules]
     for i, name in enumerate(names):
         if name in names[:i]:
-            problems.append(ConfigProblem(f"routing.rules[{i}].name", f"rule name {name!r} is repeated", "give each rule its own name"))
+            problems.append(
+                ConfigProblem(
+                    f"routing.rules[{i}].name", f"rule name {name!r} is repeated", "give each rule its own name"
+                )
+            )
     if routing.override is not None:
         for i, tier in enumerate(routing.override.allow):
             need_tier(f"routing.override.allow[{i}]", tier)
@@ -521,11 +530,19 @@ def cross_check(cfg: RouterConfig, external_tiers: set[str]) -> list[ConfigProbl
     cycle = _find_cycle(cascade.fallbacks)
     if cycle:
         problems.append(
-            ConfigProblem("cascade.fallbacks", f"fallback cycle: {' -> '.join(cycle)}", "fallbacks must lead to other tiers without coming back")
+            ConfigProblem(
+                "cascade.fallbacks",
+                f"fallback cycle: {' -> '.join(cycle)}",
+                "fallbacks must lead to other tiers without coming back",
+            )
         )
     if cascade.on_content_policy != "stop" and cascade.on_content_policy not in tiers:
         problems.append(
-            ConfigProblem("cascade.on_content_policy", f"{cascade.on_content_policy!r} is neither 'stop' nor a tier", f"use 'stop' or one of {cfg.tiers}")
+            ConfigProblem(
+                "cascade.on_content_policy",
+                f"{cascade.on_content_policy!r} is neither 'stop' nor a tier",
+                f"use 'stop' or one of {cfg.tiers}",
+            )
         )
     return problems
 

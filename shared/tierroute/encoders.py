@@ -35,7 +35,10 @@ def bundled_minilm_path() -> str | None:
 
 
 def cache_dir(configured: str | None = None) -> Path:
-    """Folder of the on-disk embedding cache: the config's, else ``$TIERROUTE_CACHE_DIR``, else ``~/.cache/tierroute``."""
+    """Folder of the on-disk embedding cache.
+
+    The config's ``cache_dir``, else ``$TIERROUTE_CACHE_DIR``, else ``~/.cache/tierroute``.
+    """
     base = configured or os.environ.get("TIERROUTE_CACHE_DIR") or str(Path.home() / ".cache" / "tierroute")
     return Path(base) / "embeddings"
 
@@ -77,11 +80,11 @@ def _inner_encoder(cfg: EncoderConfig) -> tuple[Any, str]:
             import transformers
             from semantic_router.encoders import LocalEncoder
 
-            transformers.utils.logging.disable_progress_bar()
+            transformers.utils.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         except ImportError as exc:
             raise MissingDependencyError("sentence_transformers", "local", "the local encoder") from exc
         try:
-            return LocalEncoder(name=name_or_path, device="cpu"), f"local:{name}"
+            return LocalEncoder(name=name_or_path, device="cpu"), f"local:{name}"  # type: ignore[no-untyped-call]
         except OSError as exc:
             raise ConfigError(
                 f"cannot load local embedding model {name!r}: {exc}",

@@ -29,7 +29,9 @@ class TierRouter:
         'budget'
     """
 
-    def __init__(self, config: RouterConfig, *, encoder: Any | None = None, classifier: DecisionLayer | None = None) -> None:
+    def __init__(
+        self, config: RouterConfig, *, encoder: Any | None = None, classifier: DecisionLayer | None = None
+    ) -> None:
         self.config = config
         self.chain = PolicyChain(config, encoder=encoder, classifier=classifier)
 
@@ -43,7 +45,9 @@ class TierRouter:
         return cls(RouterConfig.from_yaml(path), **kwargs)
 
     @staticmethod
-    def _request(request: RequestLike, tools: Iterable[Mapping[str, Any]] | None, metadata: Mapping[str, Any] | None) -> RouteRequest:
+    def _request(
+        request: RequestLike, tools: Iterable[Mapping[str, Any]] | None, metadata: Mapping[str, Any] | None
+    ) -> RouteRequest:
         if isinstance(request, RouteRequest):
             if tools is None and metadata is None:
                 return request

@@ -120,16 +120,16 @@ class RouteRequest:
                 )
             role = m.get("role")
             if role not in VALID_ROLES:
-                raise InvalidRequestError(
-                    f"messages[{i}].role is {role!r}; expected one of {sorted(VALID_ROLES)}"
-                )
+                raise InvalidRequestError(f"messages[{i}].role is {role!r}; expected one of {sorted(VALID_ROLES)}")
             text, has_image = _content_text(m.get("content"), f"messages[{i}]")
             msgs.append(dict(m))
             texts.append(text)
             roles.append(str(role))
             any_image = any_image or has_image
         if not msgs:
-            raise InvalidRequestError("messages is empty; pass at least one message, e.g. {'role': 'user', 'content': '...'}")
+            raise InvalidRequestError(
+                "messages is empty; pass at least one message, e.g. {'role': 'user', 'content': '...'}"
+            )
         return cls(
             messages=tuple(msgs),
             tools=tuple(dict(t) for t in tools or ()),
@@ -204,7 +204,13 @@ class RouteDecision:
             "reason": self.reason,
             "candidates": dict(self.candidates),
             "verdicts": [
-                {"layer": v.layer, "tier": v.tier, "score": v.score, "reason": v.reason, "candidates": dict(v.candidates)}
+                {
+                    "layer": v.layer,
+                    "tier": v.tier,
+                    "score": v.score,
+                    "reason": v.reason,
+                    "candidates": dict(v.candidates),
+                }
                 for v in self.verdicts
             ],
         }

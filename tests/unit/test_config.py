@@ -7,12 +7,14 @@ from typing import Any
 import pytest
 import yaml
 from pydantic import SecretStr
-
 from tierroute import ConfigError, RouterConfig
 
 BASE: dict[str, Any] = {
     "model_list": [
-        {"model_name": "budget", "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "os.environ/TR_TEST_KEY"}},
+        {
+            "model_name": "budget",
+            "litellm_params": {"model": "openai/gpt-4o-mini", "api_key": "os.environ/TR_TEST_KEY"},
+        },
         {"model_name": "mid", "litellm_params": {"model": "openai/gpt-4o"}, "rpm": 100},
         {"model_name": "premium", "litellm_params": {"model": "anthropic/claude-opus-4-7"}, "model_info": {"id": "p1"}},
     ],
@@ -50,7 +52,12 @@ def test_default_tier_defaults_to_most_capable() -> None:
 def test_unknown_tier_in_rule_and_fallback_named_with_path() -> None:
     got = problems(
         cfg(
-            routing={"rules": [{"name": "a", "tier": "budget", "keywords": ["x"]}, {"name": "b", "tier": "gold", "keywords": ["y"]}]},
+            routing={
+                "rules": [
+                    {"name": "a", "tier": "budget", "keywords": ["x"]},
+                    {"name": "b", "tier": "gold", "keywords": ["y"]},
+                ]
+            },
             cascade={"fallbacks": {"budget": ["platinum"]}},
         )
     )
@@ -111,7 +118,10 @@ def test_unknown_keys_in_own_sections_rejected() -> None:
 
 
 def test_litellm_sections_and_params_pass_through() -> None:
-    d = cfg(router_settings={"routing_strategy": "usage-based-routing-v2", "anything": 1}, litellm_settings={"drop_params": True})
+    d = cfg(
+        router_settings={"routing_strategy": "usage-based-routing-v2", "anything": 1},
+        litellm_settings={"drop_params": True},
+    )
     d["model_list"][0]["litellm_params"]["custom_llm_provider"] = "openai"
     d["model_list"][0]["litellm_params"]["timeout"] = 7
     c = RouterConfig.from_dict(d)

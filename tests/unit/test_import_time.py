@@ -4,7 +4,16 @@ import json
 import subprocess
 import sys
 
-HEAVY = ("litellm", "semantic_router", "torch", "langchain_core", "llama_index", "sentence_transformers", "numpy", "transformers")
+HEAVY = (
+    "litellm",
+    "semantic_router",
+    "torch",
+    "langchain_core",
+    "llama_index",
+    "sentence_transformers",
+    "numpy",
+    "transformers",
+)
 
 
 def test_import_tierroute_loads_no_heavy_package() -> None:

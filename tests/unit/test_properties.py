@@ -7,8 +7,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from tierroute import ConfigError, InvalidRequestError, RouteRequest, RouterConfig
+from tierroute import ConfigError, InvalidRequestError, RouterConfig, RouteRequest
 from tierroute.policies.rules import RulesPolicy
 
 TIERS = ["budget", "mid", "premium"]
@@ -16,7 +15,11 @@ MODEL_LIST = [{"model_name": t, "litellm_params": {"model": f"openai/{t}"}} for 
 
 scalars = st.one_of(st.none(), st.booleans(), st.integers(-5, 100_000), st.floats(allow_nan=True), st.text(max_size=12))
 tier_like = st.sampled_from([*TIERS, "gold", ""])
-json_like = st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=8), c, max_size=3)), max_leaves=8)
+json_like = st.recursive(
+    scalars,
+    lambda c: st.one_of(st.lists(c, max_size=3), st.dictionaries(st.text(max_size=8), c, max_size=3)),
+    max_leaves=8,
+)
 regexish = st.text(alphabet=string.ascii_letters + "()[]{}*+?|\\.^$", max_size=12)
 
 rule = st.fixed_dictionaries(
@@ -35,10 +38,15 @@ rule = st.fixed_dictionaries(
 )
 
 config = st.fixed_dictionaries(
-    {"tiers": st.one_of(st.just(TIERS), st.lists(tier_like, max_size=4)), "model_list": st.one_of(st.just(MODEL_LIST), json_like)},
+    {
+        "tiers": st.one_of(st.just(TIERS), st.lists(tier_like, max_size=4)),
+        "model_list": st.one_of(st.just(MODEL_LIST), json_like),
+    },
     optional={
         "default_tier": tier_like,
-        "routing": st.fixed_dictionaries({}, optional={"rules": st.lists(rule, max_size=3), "scope": st.text(max_size=5), "extra": json_like}),
+        "routing": st.fixed_dictionaries(
+            {}, optional={"rules": st.lists(rule, max_size=3), "scope": st.text(max_size=5), "extra": json_like}
+        ),
         "cascade": st.fixed_dictionaries(
             {},
             optional={
@@ -100,8 +108,14 @@ content = st.one_of(
     ),
     st.integers(),
 )
-message = st.fixed_dictionaries({"role": st.sampled_from(["user", "assistant", "system", "tool", "bogus"]), "content": content})
-metadata = st.dictionaries(st.sampled_from(["task_type", "tier", "tags", "x"]), st.one_of(st.text(max_size=8), st.lists(st.text(max_size=5), max_size=2)), max_size=3)
+message = st.fixed_dictionaries(
+    {"role": st.sampled_from(["user", "assistant", "system", "tool", "bogus"]), "content": content}
+)
+metadata = st.dictionaries(
+    st.sampled_from(["task_type", "tier", "tags", "x"]),
+    st.one_of(st.text(max_size=8), st.lists(st.text(max_size=5), max_size=2)),
+    max_size=3,
+)
 
 
 @settings(max_examples=300, deadline=None)

@@ -4,8 +4,7 @@ import time
 from typing import Any
 
 import pytest
-
-from tierroute import InvalidRequestError, RouteRequest, RouterConfig
+from tierroute import InvalidRequestError, RouterConfig, RouteRequest
 from tierroute.policies.rules import RulesPolicy
 from tierroute.tokens import count_tokens
 
@@ -13,7 +12,9 @@ MODEL_LIST = [{"model_name": t, "litellm_params": {"model": f"openai/{t}"}} for 
 
 
 def policy(rules: list[dict[str, Any]], **routing: Any) -> RulesPolicy:
-    cfg = RouterConfig.from_dict({"model_list": MODEL_LIST, "tiers": ["budget", "mid", "premium"], "routing": {"rules": rules, **routing}})
+    cfg = RouterConfig.from_dict(
+        {"model_list": MODEL_LIST, "tiers": ["budget", "mid", "premium"], "routing": {"rules": rules, **routing}}
+    )
     return RulesPolicy(cfg.routing)
 
 
@@ -86,7 +87,10 @@ def test_token_thresholds_use_a_real_tokenizer() -> None:
 def test_tools_and_images() -> None:
     p = policy([{"name": "img", "tier": "premium", "images": True}, {"name": "tools", "tier": "mid", "tools": True}])
     tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object", "properties": {}}}}
-    img = [{"type": "text", "text": "what is this"}, {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}}]
+    img = [
+        {"type": "text", "text": "what is this"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AAAA"}},
+    ]
     assert decide(p, [{"role": "user", "content": img}])[0] == "premium"
     assert decide(p, "weather?", tools=[tool])[0] == "mid"
     assert decide(p, "weather?")[0] is None
@@ -100,8 +104,13 @@ def test_scope_last_user_vs_all() -> None:
         {"role": "user", "content": "and this one"},
     ]
     assert decide(policy([{"name": "s", "tier": "budget", "keywords": ["summarize"]}]), msgs)[0] is None
-    assert decide(policy([{"name": "s", "tier": "budget", "keywords": ["summarize"]}], scope="all"), msgs)[0] == "budget"
-    assert decide(policy([{"name": "s", "tier": "budget", "keywords": ["summarize"], "scope": "all"}]), msgs)[0] == "budget"
+    assert (
+        decide(policy([{"name": "s", "tier": "budget", "keywords": ["summarize"]}], scope="all"), msgs)[0] == "budget"
+    )
+    assert (
+        decide(policy([{"name": "s", "tier": "budget", "keywords": ["summarize"], "scope": "all"}]), msgs)[0]
+        == "budget"
+    )
 
 
 def test_override_only_when_allow_listed() -> None:
@@ -167,8 +176,15 @@ def test_no_user_turn_gets_defined_text() -> None:
 def test_non_string_parts_contribute_no_text() -> None:
     r = RouteRequest.from_messages(
         [
-            {"role": "user", "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "u"}}]},
-            {"role": "assistant", "content": None, "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]},
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "look"}, {"type": "image_url", "image_url": {"url": "u"}}],
+            },
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [{"id": "1", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+            },
             {"role": "tool", "tool_call_id": "1", "content": [{"type": "tool_result", "content": "42"}]},
         ]
     )

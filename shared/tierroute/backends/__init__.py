@@ -1,0 +1,1 @@
+"""Backends: how a tier is called (LiteLLM Router, or a framework model object)."""

@@ -1,0 +1,1 @@
+"""Decision layers: rules, semantic, classifier, and the chain that runs them."""

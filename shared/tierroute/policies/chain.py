@@ -36,7 +36,9 @@ class PolicyChain:
         classifier: A trained classifier layer (fills the classifier slot).
     """
 
-    def __init__(self, config: RouterConfig, *, encoder: Any | None = None, classifier: DecisionLayer | None = None) -> None:
+    def __init__(
+        self, config: RouterConfig, *, encoder: Any | None = None, classifier: DecisionLayer | None = None
+    ) -> None:
         self.config = config
         self.default_tier = config.default_tier or config.tiers[-1]
         self.rules = RulesPolicy(config.routing)
@@ -60,7 +62,11 @@ class PolicyChain:
         for v in verdicts:
             if v.tier is not None:
                 return RouteDecision(v.tier, v.layer, v.score, v.reason, dict(v.candidates), tuple(verdicts))
-        verdicts.append(LayerVerdict("default", self.default_tier, None, f"no layer was confident; default_tier {self.default_tier!r}"))
+        verdicts.append(
+            LayerVerdict(
+                "default", self.default_tier, None, f"no layer was confident; default_tier {self.default_tier!r}"
+            )
+        )
         return RouteDecision(self.default_tier, "default", None, verdicts[-1].reason, {}, tuple(verdicts))
 
     def _start(self, request: RouteRequest) -> list[LayerVerdict]:
