@@ -10,6 +10,8 @@ Every error tierroute raises on purpose derives from :class:`TierRouteError`::
     ├── BudgetExceededError                        .spent, .limit, .scope
     ├── ContentPolicyError                         the provider refused; not escalated
     └── CascadeExhaustedError                      .trace; __cause__ = last provider error
+        ├── EscalationBudgetError                  the window's escalation budget is spent
+        └── StreamInterruptedError                 a stream failed after tokens; .partial_text
 
 Backend errors are mapped to the most specific of these with ``raise ... from exc``.
 """
@@ -32,6 +34,7 @@ __all__ = [
     "InvalidRequestError",
     "MissingDependencyError",
     "RoutingError",
+    "StreamInterruptedError",
     "TierRouteError",
 ]
 
@@ -159,3 +162,15 @@ class CascadeExhaustedError(TierRouteError):
 
 class EscalationBudgetError(CascadeExhaustedError):
     """Escalation was needed but the escalation budget for the window is spent."""
+
+
+class StreamInterruptedError(CascadeExhaustedError):
+    """A stream failed after tokens were sent; nothing is retried (that would duplicate tokens).
+
+    Attributes:
+        partial_text: Everything streamed before the failure.
+    """
+
+    def __init__(self, message: str, *, partial_text: str, trace: RouteTrace | None = None) -> None:
+        super().__init__(message, trace)
+        self.partial_text = partial_text

@@ -9,15 +9,22 @@ from typing import Any
 
 import numpy as np
 import pytest
-
-from tierroute import RouteRequest, RouterConfig
+from tierroute import RouterConfig, RouteRequest
 from tierroute.config import SemanticConfig
 from tierroute.policies.semantic import SemanticPolicy
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 ROUTES = {
-    "budget": ["translate this phrase into French", "what is the capital of this country", "fix the spelling in this sentence"],
-    "premium": ["prove this theorem rigorously", "design a fault tolerant distributed database", "analyze the legal risks of this contract"],
+    "budget": [
+        "translate this phrase into French",
+        "what is the capital of this country",
+        "fix the spelling in this sentence",
+    ],
+    "premium": [
+        "prove this theorem rigorously",
+        "design a fault tolerant distributed database",
+        "analyze the legal risks of this contract",
+    ],
 }
 
 # Measured with the committed examples/tierroute.yaml on tests/data/labelled_prompts.jsonl (193 prompts):
@@ -30,7 +37,6 @@ class CountingEncoder:
 
     def __init__(self) -> None:
         from semantic_router.encoders import LocalEncoder
-
         from tierroute.encoders import bundled_minilm_path
 
         self.inner = LocalEncoder(name=bundled_minilm_path(), device="cpu")
