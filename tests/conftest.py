@@ -11,6 +11,8 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TIERROUTE_CACHE_DIR", tempfile.mkdtemp(prefix="tierroute-test-cache-"))
 
+pytest_plugins = ["tierroute.testing.pytest_plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_CONFIG = ROOT / "examples" / "tierroute.yaml"
 DATA = Path(__file__).resolve().parent / "data"

@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Any, Literal
 from tierroute.state import (
     CircuitState,
     MemoryStateStore,
-    RedisStateStore,
     StateStore,
     StateStoreError,
     build_state_store,
 )
+from tierroute.state_redis import RedisStateStore
 
 if TYPE_CHECKING:
     from tierroute.config import AlertsConfig, CircuitBreakerConfig
