@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from tierroute.backends.base import Backend, BackendResponse, StreamChunk, TierBackends
 from tierroute.config import RouterConfig
 from tierroute.errors import InvalidRequestError
+from tierroute.hooks import RequestEvent, run_after, run_before
 from tierroute.policies.chain import DecisionLayer, PolicyChain
 from tierroute.types import RouteDecision, RouteRequest, RouteTrace
 
@@ -98,6 +100,7 @@ class TierRouter:
         store: Shared state; default from ``config.state`` (in-memory, or Redis).
         checks: Extra acceptance checks, callables ``(request, response) -> bool | (bool, reason)``.
         alert_callbacks: Called with each fallback/escalation-rate alert.
+        hooks: Request hooks (ledger, budgets, metrics): see :mod:`tierroute.hooks`.
 
     Example:
         >>> router = TierRouter.from_yaml("examples/tierroute.yaml")  # doctest: +SKIP
@@ -115,6 +118,7 @@ class TierRouter:
         store: Any | None = None,
         checks: Sequence[Callable[..., Any]] = (),
         alert_callbacks: Sequence[Callable[..., None]] = (),
+        hooks: Sequence[Any] = (),
     ) -> None:
         self.config = config
         self.chain = PolicyChain(config, encoder=encoder, classifier=classifier)
@@ -122,6 +126,7 @@ class TierRouter:
         self._store = store
         self._checks = list(checks)
         self._alert_callbacks = list(alert_callbacks)
+        self.hooks: list[Any] = list(hooks)
         self._cascade: Any = None
 
     @classmethod
@@ -224,9 +229,22 @@ class TierRouter:
         """
         req = self._request(request, tools, metadata)
         chat = self._params(params)
-        decision = await self.chain.adecide(req)
-        result = await self.cascade.run(decision, req, chat)
-        return Completion(result.response, result.trace)
+        event = RequestEvent(req, None, None)
+        t0 = time.perf_counter()
+        try:
+            decision = await self.chain.adecide(req)
+            event.decision = decision = await run_before(self.hooks, req, decision, event.extra)
+            result = await self.cascade.run(decision, req, chat)
+            event.trace, event.response = result.trace, result.response
+            return Completion(result.response, result.trace)
+        except Exception as exc:
+            event.error = exc
+            event.trace = event.trace or getattr(exc, "trace", None)
+            raise
+        finally:
+            event.latency_s = time.perf_counter() - t0
+            if self.hooks:
+                await run_after(self.hooks, event)
 
     def complete(
         self,
@@ -259,9 +277,31 @@ class TierRouter:
         traces: list[RouteTrace] = []
 
         async def gen() -> AsyncIterator[StreamChunk]:
-            decision = await self.chain.adecide(req)
-            async for chunk in self.cascade.stream(decision, req, chat, traces):
-                yield chunk
+            event = RequestEvent(req, None, None, stream=True)
+            t0 = time.perf_counter()
+            text: list[str] = []
+            try:
+                decision = await self.chain.adecide(req)
+                event.decision = decision = await run_before(self.hooks, req, decision, event.extra)
+                async for chunk in self.cascade.stream(decision, req, chat, traces):
+                    text.append(chunk.text)
+                    yield chunk
+            except Exception as exc:
+                event.error = exc
+                raise
+            finally:
+                event.trace = traces[0] if traces else getattr(event.error, "trace", None)
+                served = event.trace.served if event.trace is not None else None
+                if served is not None and event.error is None:
+                    event.response = BackendResponse(
+                        text="".join(text),
+                        usage=served.usage,
+                        served_model=served.served_model,
+                        cost_usd=served.cost_usd,
+                    )
+                event.latency_s = time.perf_counter() - t0
+                if self.hooks:
+                    await run_after(self.hooks, event)
 
         return RouteStream(gen(), traces)
 
