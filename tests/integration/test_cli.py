@@ -14,7 +14,9 @@ EXAMPLE = ROOT / "examples" / "tierroute.yaml"
 
 def tr(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    return subprocess.run([sys.executable, "-m", "tierroute.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "tierroute.cli", *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
 
 
 def test_help_lists_commands() -> None:
@@ -37,7 +39,8 @@ def test_validate_prints_every_problem_and_exits_1(tmp_path: Path) -> None:
     bad.write_text(
         "model_list:\n  - {model_name: budget, litellm_params: {model: openai/x, api_key: sk-secret-value-1}}\n"
         "tiers: [budget, mid]\n"
-        "routing:\n  rules:\n    - {name: a, tier: gold, keywords: [x]}\n    - {name: b, tier: budget, regex: '(a+)+'}\n"
+        "routing:\n  rules:\n    - {name: a, tier: gold, keywords: [x]}\n"
+        "    - {name: b, tier: budget, regex: '(a+)+'}\n"
         "cascade: {fallbacks: {budget: [mid], mid: [budget]}, retrys: {}}\n"
     )
     out = tr("validate", str(bad))

@@ -5,10 +5,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-
 from tierroute import BudgetExceededError, ContentPolicyError, RouteDecision, TierRouter
 from tierroute.hooks import RequestEvent
-from tierroute.testing import Fault, FakeProvider, ModelScript
+from tierroute.testing import FakeProvider, Fault, ModelScript
 
 from .cascade_helpers import config
 
