@@ -180,7 +180,7 @@ class Cascade:
         if eb is not None and not run.reserved:
             assert self._esc_count is not None and self._esc_requests is not None and self._esc_spend is not None
             # reserve first, then check: concurrent requests see each other's reservations
-            await self._esc_count.add(1.0)
+            reserved_at = await self._esc_count.add(1.0)
             run.reserved = True
             count, total, spend = await asyncio.gather(
                 self._esc_count.total(), self._esc_requests.total(), self._esc_spend.total()
@@ -188,7 +188,7 @@ class Cascade:
             over_share = eb.max_share is not None and total >= eb.min_requests and count > eb.max_share * total
             over_spend = eb.max_spend_usd is not None and spend >= eb.max_spend_usd
             if over_share or over_spend:
-                await self._esc_count.add(-1.0)
+                await self._esc_count.add(-1.0, at=reserved_at)  # same bucket as the reservation
                 run.reserved = False
                 limit = (
                     f"max_share {eb.max_share:.2%} ({count - 1:.0f} of {total:.0f} requests escalated)"
@@ -229,10 +229,25 @@ class Cascade:
             return "context"
         allowed, state = await self.breaker.allow(tier)
         if not allowed:
-            until = f" until {state.cooldown_until:.0f}" if state.cooldown_until else ""
-            self._skip(run, tier, f"circuit {state.state}{until}")
+            if state.state == "open" and state.cooldown_until:
+                why = f"circuit open until {state.cooldown_until:.0f}"
+            else:
+                why = f"circuit {state.state} (a probe request is in flight)"
+            self._skip(run, tier, why)
             return "circuit"
         return None
+
+    async def _report(self, tier: str, kind: FailureKind) -> None:
+        """Tell the circuit breaker how a call ended.
+
+        Transport and server failures count against the tier. A provider that answered with a refusal or a
+        4xx (content policy, context window, auth, bad request) is up: that closes a half-open circuit and
+        releases its probe, so one such answer never keeps a tier blocked.
+        """
+        if kind in _BREAKER_KINDS:
+            await self.breaker.on_failure(tier)
+        else:
+            await self.breaker.on_success(tier)
 
     def _backoff(self, n: int, exc: BaseException) -> float | None:
         """Seconds to wait before retry ``n`` (0-based); None when the provider asks for longer than allowed."""
@@ -378,8 +393,7 @@ class Cascade:
                 att.latency_s = time.perf_counter() - t0
                 kind = classify(exc)
                 att.failure, att.error = kind, safe_message(exc)
-                if kind in _BREAKER_KINDS:
-                    await self.breaker.on_failure(tier)
+                await self._report(tier, kind)
                 allowed = getattr(retries, kind.value, 0) if kind in _RETRYABLE else 0
                 if used.get(kind, 0) < allowed:
                     wait = self._backoff(used.get(kind, 0), exc)
@@ -475,8 +489,7 @@ class Cascade:
                 att.latency_s = time.perf_counter() - t0
                 kind = classify(exc)
                 att.failure, att.error = kind, safe_message(exc)
-                if kind in _BREAKER_KINDS:
-                    await self.breaker.on_failure(tier)
+                await self._report(tier, kind)
                 allowed = getattr(retries, kind.value, 0) if kind in _RETRYABLE else 0
                 if used.get(kind, 0) < allowed:
                     wait = self._backoff(used.get(kind, 0), exc)

@@ -154,9 +154,11 @@ class RateWindow:
         self.window_s = window_s
         self.clock = clock
 
-    async def add(self, count: float = 1.0) -> None:
-        """Add ``count`` now."""
-        await self.store.window_add(self.key, count, now=self.clock(), window_s=self.window_s)
+    async def add(self, count: float = 1.0, *, at: float | None = None) -> float:
+        """Add ``count`` now (or at ``at``, e.g. to undo an earlier add in the same bucket); returns the time used."""
+        now = self.clock() if at is None else at
+        await self.store.window_add(self.key, count, now=now, window_s=self.window_s)
+        return now
 
     async def total(self) -> float:
         """Sum over the last ``window_s`` seconds."""

@@ -283,3 +283,23 @@ async def test_concurrent_requests_share_state(fp: FakeProvider) -> None:
     router = TierRouter(config(fp.base_url))
     results = await asyncio.gather(*(router.acomplete(f"q{i}") for i in range(30)))
     assert {r.text for r in results} == {"budget answer"}
+
+
+async def test_half_open_probe_answered_with_a_refusal_releases_the_tier(fp: FakeProvider) -> None:
+    fp.set_script(
+        "budget-model",
+        ModelScript(
+            reply="budget answer",
+            faults=[Fault(kind="server_error", calls={1, 2}), Fault(kind="content_policy", calls={3})],
+        ),
+    )
+    router = TierRouter(
+        config(fp.base_url, circuit_breaker={"allowed_fails": 2, "window_s": 60, "cooldown_s": 0.3}, max_escalations=1)
+    )
+    await router.acomplete("one")  # two 500s open the circuit; served by mid
+    await asyncio.sleep(0.4)  # cooldown over: half-open
+    with pytest.raises(ContentPolicyError):
+        await router.acomplete("two")  # the probe gets a content-policy answer: the provider is up
+    assert (await router.ahealth())["budget"]["state"] == "closed"
+    third = await router.acomplete("three")
+    assert shape(third.trace) == [("budget", None, False)]
