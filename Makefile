@@ -42,6 +42,8 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python benchmarks/decision_latency.py
+	$(BIN)/python benchmarks/semantic_accuracy.py
+	$(BIN)/python benchmarks/overhead.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
