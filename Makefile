@@ -44,6 +44,7 @@ bench: install
 	$(BIN)/python benchmarks/decision_latency.py
 	$(BIN)/python benchmarks/semantic_accuracy.py
 	$(BIN)/python benchmarks/overhead.py
+	$(BIN)/python benchmarks/overhead_llamaindex.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
