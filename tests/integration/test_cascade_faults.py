@@ -90,11 +90,19 @@ async def test_content_policy_to_configured_policy_tier(fp: FakeProvider) -> Non
     assert calls(fp, "mid") == 0
 
 
+# Tests that set model_info windows use their own model names: LiteLLM registers a Router's model_info in its
+# process-wide price map, so a window set here would leak into every later test using the same model name.
+
+
 async def test_context_too_long_goes_to_premium_only(fp: FakeProvider) -> None:
-    router = TierRouter(config(fp.base_url, windows={"budget": 100, "mid": 200, "premium": 100_000}))
+    for t in ("budget", "mid", "premium"):
+        fp.set_script(f"win-{t}-model", ModelScript(reply=f"{t} answer"))
+    windows = {"budget": 100, "mid": 200, "premium": 100_000}
+    router = TierRouter(config(fp.base_url, windows=windows, model_prefix="win-"))
     c = await router.acomplete("word " * 500)
     assert shape(c.trace) == [("budget", "context_window", True), ("premium", None, False)]
-    assert calls(fp, "budget") == calls(fp, "mid") == 0 and calls(fp, "premium") == 1
+    assert len(fp.requests_for("win-budget-model")) == len(fp.requests_for("win-mid-model")) == 0
+    assert len(fp.requests_for("win-premium-model")) == 1
 
 
 async def test_context_error_from_provider_moves_to_bigger_tier() -> None:
@@ -110,7 +118,7 @@ async def test_context_error_from_provider_moves_to_bigger_tier() -> None:
 
 
 async def test_context_fits_nowhere(fp: FakeProvider) -> None:
-    router = TierRouter(config(fp.base_url, windows={"budget": 10, "mid": 10, "premium": 10}))
+    router = TierRouter(config(fp.base_url, windows={"budget": 10, "mid": 10, "premium": 10}, model_prefix="tiny-"))
     with pytest.raises(CascadeExhaustedError, match="no tier has a context window"):
         await router.acomplete("word " * 100)
     assert len(fp.requests) == 0
