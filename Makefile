@@ -45,6 +45,7 @@ bench: install
 	$(BIN)/python benchmarks/semantic_accuracy.py
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/overhead_llamaindex.py
+	$(BIN)/python benchmarks/overhead_langchain.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
