@@ -34,6 +34,7 @@ typecheck: install
 
 services:
 	bash scripts/ensure_services.sh
+	bash scripts/ensure_chromium.sh
 
 pytest: install services
 	$(BIN)/pytest -q -p no:cacheprovider
@@ -46,6 +47,7 @@ bench: install
 	$(BIN)/python benchmarks/overhead.py
 	$(BIN)/python benchmarks/overhead_llamaindex.py
 	$(BIN)/python benchmarks/overhead_langchain.py
+	$(BIN)/python benchmarks/ledger.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

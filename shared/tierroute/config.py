@@ -31,16 +31,20 @@ from tierroute._regex import UnsafePatternError, compile_safe
 from tierroute.errors import ConfigError, ConfigProblem
 
 __all__ = [
+    "BudgetLimitConfig",
+    "BudgetsConfig",
     "CascadeConfig",
     "ClassifierConfig",
     "Deployment",
     "EncoderConfig",
     "LedgerConfig",
+    "MetricsConfig",
     "OverrideConfig",
     "RouterConfig",
     "RoutingConfig",
     "RuleConfig",
     "SemanticConfig",
+    "SpendAlertConfig",
     "StateConfig",
 ]
 
@@ -313,11 +317,127 @@ class StateConfig(_Strict):
         return self
 
 
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
 class LedgerConfig(_Strict):
-    """Where spend records go."""
+    """Where spend records go (one row per request) and how they are written.
+
+    The ledger is on when ``url`` is set: ``sqlite:///path/to/file.db`` (WAL journal) or a PostgreSQL URL
+    (``postgresql://user@host/db``; SQLAlchemy with the psycopg 3 driver). Rows are written off the request
+    path by a background thread, at least every ``flush_interval_ms`` or ``batch_size`` rows, and flushed
+    when the router closes or the process exits (see :mod:`tierroute.ledger` for the loss window).
+    """
 
     url: str | None = None
     store_prompt_text: bool = False
+    enabled: bool = True
+    table: str = "tierroute_requests"
+    db_schema: str | None = None
+    flush_interval_ms: int = Field(default=200, ge=1, le=60_000)
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+    max_queue: int = Field(default=100_000, ge=1)
+    on_full: Literal["block", "drop"] = "block"
+    retention_days: float | None = Field(default=None, gt=0)
+    key_field: str = "key"
+    user_field: str = "user"
+
+    @field_validator("url")
+    @classmethod
+    def _url_ok(cls, v: str | None) -> str | None:
+        if v is None:
+            return v
+        scheme = v.split("://", 1)[0].lower() if "://" in v else ""
+        if scheme not in ("sqlite", "postgresql", "postgres", "postgresql+psycopg"):
+            raise ValueError(
+                f"ledger url must start with sqlite:/// or postgresql://, got scheme {scheme or '(none)'!r}; "
+                "e.g. sqlite:///tierroute.db or postgresql://user@127.0.0.1:5432/db"
+            )
+        if (scheme == "sqlite" and v.rstrip("/") in ("sqlite:", "sqlite:/")) or v.endswith(":memory:"):
+            raise ValueError(
+                "an in-memory SQLite ledger is lost with the process and not shared with the writer thread; "
+                "give a file: sqlite:///tierroute.db"
+            )
+        return v
+
+    @field_validator("table", "db_schema")
+    @classmethod
+    def _ident_ok(cls, v: str | None) -> str | None:
+        if v is not None and not _IDENT.match(v):
+            raise ValueError(f"{v!r} is not a plain SQL identifier; use letters, digits and _ (max 63)")
+        return v
+
+
+class BudgetLimitConfig(_Strict):
+    """One spend limit: ``usd`` per calendar ``window`` (UTC) for everything, one key, each key, or one tier.
+
+    ``scope: key`` with no ``key`` limits every key separately (requests without a key share the key ``-``).
+    At ``downgrade_at`` of the limit (a fraction; 1.0 = only at the limit) requests are downgraded to the
+    cheapest tier that fits; at the limit they are downgraded (only zero-cost tiers still fit a global or key
+    limit; a cheaper tier fits a tier limit) or refused, as ``on_limit`` says.
+    """
+
+    scope: Literal["global", "key", "tier"]
+    window: Literal["hour", "day", "month"]
+    usd: float = Field(ge=0)
+    key: str | None = None
+    tier: str | None = None
+    on_limit: Literal["downgrade", "refuse"] | None = None
+    downgrade_at: float = Field(default=1.0, gt=0, le=1.0)
+
+    @model_validator(mode="after")
+    def _scope_fields(self) -> BudgetLimitConfig:
+        if self.scope == "tier" and not self.tier:
+            raise ValueError("a tier limit needs tier: <name>")
+        if self.scope != "tier" and self.tier is not None:
+            raise ValueError(f"tier is only for scope: tier (this limit has scope: {self.scope})")
+        if self.scope != "key" and self.key is not None:
+            raise ValueError(f"key is only for scope: key (this limit has scope: {self.scope})")
+        return self
+
+    @property
+    def label(self) -> str:
+        """``global``, ``key:<key>``, ``key:*`` or ``tier:<tier>``, then ``/window``."""
+        what = {"global": "global", "key": f"key:{self.key or '*'}", "tier": f"tier:{self.tier}"}[self.scope]
+        return f"{what}/{self.window}"
+
+
+class SpendAlertConfig(_Strict):
+    """Alert (callbacks + log) when spend over the last ``window_s`` runs faster than ``usd_per_hour``."""
+
+    usd_per_hour: float = Field(gt=0)
+    window_s: float = Field(default=900.0, gt=0)
+
+
+class BudgetsConfig(_Strict):
+    """Spend limits and the spend-rate alert (see :mod:`tierroute.budgets`).
+
+    Each request reserves its maximum cost before the call (atomically, across processes when
+    ``state.backend`` is redis) and settles with its actual cost after it.
+    """
+
+    limits: list[BudgetLimitConfig] = Field(default_factory=list)
+    on_limit: Literal["downgrade", "refuse"] = "downgrade"
+    key_field: str = "key"
+    max_completion_tokens: int = Field(default=4096, ge=1)
+    prompt_token_margin: float = Field(default=1.25, ge=1.0, le=10.0)
+    store: Literal["state", "memory"] = "state"
+    spend_alert: SpendAlertConfig | None = None
+
+
+class MetricsConfig(_Strict):
+    """Prometheus metrics and OpenTelemetry spans per request (each needs its optional package)."""
+
+    prometheus: bool = True
+    otel: bool = False
+    namespace: str = "tierroute"
+
+    @field_validator("namespace")
+    @classmethod
+    def _ns_ok(cls, v: str) -> str:
+        if not _IDENT.match(v):
+            raise ValueError(f"{v!r} is not a valid metric namespace; use letters, digits and _")
+        return v
 
 
 class RouterConfig(BaseModel):
@@ -339,6 +459,8 @@ class RouterConfig(BaseModel):
     cascade: CascadeConfig = Field(default_factory=CascadeConfig)
     state: StateConfig = Field(default_factory=StateConfig)
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    budgets: BudgetsConfig | None = None
+    metrics: MetricsConfig | None = None
     router_settings: dict[str, Any] = Field(default_factory=dict)
     litellm_settings: dict[str, Any] = Field(default_factory=dict)
     general_settings: dict[str, Any] = Field(default_factory=dict)
@@ -544,6 +666,21 @@ def cross_check(cfg: RouterConfig, external_tiers: set[str]) -> list[ConfigProbl
                 f"use 'stop' or one of {cfg.tiers}",
             )
         )
+    if cfg.budgets is not None:
+        seen: dict[tuple[str, str | None, str | None, str], int] = {}
+        for i, lim in enumerate(cfg.budgets.limits):
+            if lim.tier is not None:
+                need_tier(f"budgets.limits[{i}].tier", lim.tier)
+            ident = (lim.scope, lim.key, lim.tier, lim.window)
+            if ident in seen:
+                problems.append(
+                    ConfigProblem(
+                        f"budgets.limits[{i}]",
+                        f"limit {lim.label} repeats budgets.limits[{seen[ident]}]",
+                        "keep one limit per scope and window",
+                    )
+                )
+            seen.setdefault(ident, i)
     return problems
 
 

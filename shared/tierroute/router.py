@@ -126,8 +126,43 @@ class TierRouter:
         self._store = store
         self._checks = list(checks)
         self._alert_callbacks = list(alert_callbacks)
-        self.hooks: list[Any] = list(hooks)
         self._cascade: Any = None
+        self.ledger: Any = None
+        self.budgets: Any = None
+        self.metrics: Any = None
+        self.hooks: list[Any] = [*self._config_hooks(), *hooks]
+        if self.ledger is not None:
+            self.hooks.append(self.ledger)
+        if self.metrics is not None:
+            self.hooks.append(self.metrics)
+        from tierroute.backends.litellm import RoutingMetadataHook
+
+        self.hooks.append(RoutingMetadataHook())
+
+    def _config_hooks(self) -> list[Any]:
+        """Build the ledger, budget and metrics hooks the config asks for (budgets run first: they may downgrade)."""
+        cfg = self.config
+        out: list[Any] = []
+        if cfg.metrics is not None:
+            from tierroute.metrics import MetricsHook
+
+            self.metrics = MetricsHook.from_config(cfg.metrics)
+            self._alert_callbacks.append(self.metrics.on_alert)
+        if cfg.budgets is not None:
+            from tierroute.budgets import BudgetGuard
+
+            self.budgets = BudgetGuard.from_config(
+                cfg,
+                backend=lambda: self.cascade.backend,
+                state=lambda: self.cascade.store,
+                alert_callbacks=self._alert_callbacks,
+            )
+            out.append(self.budgets)
+        if cfg.ledger.url and cfg.ledger.enabled:
+            from tierroute.ledger import Ledger
+
+            self.ledger = Ledger.from_config(cfg.ledger)
+        return out
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike[str], **kwargs: Any) -> TierRouter:
@@ -230,6 +265,7 @@ class TierRouter:
         req = self._request(request, tools, metadata)
         chat = self._params(params)
         event = RequestEvent(req, None, None)
+        event.extra["params"] = chat
         t0 = time.perf_counter()
         try:
             decision = await self.chain.adecide(req)
@@ -278,6 +314,7 @@ class TierRouter:
 
         async def gen() -> AsyncIterator[StreamChunk]:
             event = RequestEvent(req, None, None, stream=True)
+            event.extra["params"] = chat
             t0 = time.perf_counter()
             text: list[str] = []
             try:
@@ -335,7 +372,17 @@ class TierRouter:
         return dict(alerts.counters()) if alerts is not None else {}
 
     async def aclose(self) -> None:
-        """Release shared-state connections."""
+        """Flush the ledger (every row of a finished request is committed) and release connections.
+
+        Ledgers passed in ``hooks`` are flushed and closed too.
+        """
+        from tierroute.ledger import Ledger
+
+        for hook in self.hooks:
+            if isinstance(hook, Ledger):
+                await hook.aclose()
+        if self.budgets is not None:
+            await self.budgets.aclose()
         if self._store is not None:
             await self._store.aclose()
 

@@ -22,9 +22,9 @@ def tr(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 def test_help_lists_commands() -> None:
     out = tr("--help")
     assert out.returncode == 0
-    for cmd in ("validate", "route", "demo"):
+    for cmd in ("validate", "route", "demo", "report"):
         assert cmd in out.stdout
-    for cmd in ("validate", "route", "demo"):
+    for cmd in ("validate", "route", "demo", "report"):
         assert tr(cmd, "--help").returncode == 0
 
 
@@ -82,10 +82,11 @@ def test_route_bad_metadata_and_missing_config() -> None:
 
 
 def test_demo_prints_table_and_mix() -> None:
-    out = tr("demo", "--config", str(EXAMPLE))
+    out = tr("demo", "--config", str(EXAMPLE), "--fake")  # end to end on FakeProvider, then the spend report
     assert out.returncode == 0, out.stderr
     assert "tier mix: budget:" in out.stdout and "decided by:" in out.stdout
-    data = json.loads(tr("demo", "--config", str(EXAMPLE), "--json").stdout)
+    assert "FAKE PROVIDER" in out.stdout and "counterfactual saving" in out.stdout and "spend (actual)" in out.stdout
+    data = json.loads(tr("demo", "--config", str(EXAMPLE), "--json", "--decide-only").stdout)
     assert len(data["decisions"]) == 30
     layers = {d["layer"] for d in data["decisions"]}
     assert {"rules", "semantic", "override"} <= layers

@@ -6,16 +6,59 @@ every movement between tiers, so the Router is built with ``num_retries=0`` and 
 
 from __future__ import annotations
 
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tierroute.backends.base import BackendResponse, StreamChunk, ToolCall
 from tierroute.config import RouterConfig
 from tierroute.errors import MissingDependencyError
-from tierroute.types import RouteRequest, Usage
+from tierroute.types import RouteDecision, RouteRequest, Usage
 
-__all__ = ["LiteLLMBackend", "model_response_to_backend"]
+if TYPE_CHECKING:
+    from tierroute.hooks import RequestEvent
+
+__all__ = ["ROUTING_METADATA", "LiteLLMBackend", "RoutingMetadataHook", "model_response_to_backend"]
+
+#: The routing decision of the request being executed; sent to LiteLLM as ``metadata["tierroute"]`` so LiteLLM
+#: callbacks (Langfuse, custom loggers...) see the decided tier, layer and reason of every call.
+ROUTING_METADATA: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "tierroute_routing_metadata", default=None
+)
+
+
+class RoutingMetadataHook:
+    """Request hook that publishes each request's routing decision to :data:`ROUTING_METADATA`.
+
+    ``TierRouter`` installs it last, so it sees the decision after budgets may have changed it.
+    """
+
+    async def before(
+        self, request: RouteRequest, decision: RouteDecision, extra: dict[str, Any]
+    ) -> RouteDecision | None:
+        """Publish the decision for the backend calls of this request."""
+        info: dict[str, Any] = {
+            "decided_tier": decision.tier,
+            "layer": decision.layer,
+            "reason": decision.reason,
+            "score": decision.score,
+        }
+        for key in ("task_type", "request_id"):
+            if isinstance(request.metadata.get(key), str):
+                info[key] = request.metadata[key]
+        extra["routing_metadata_token"] = ROUTING_METADATA.set(info)
+        return None
+
+    async def after(self, event: RequestEvent) -> None:
+        """Clear the published decision."""
+        token = event.extra.pop("routing_metadata_token", None)
+        if token is not None:
+            try:
+                ROUTING_METADATA.reset(token)
+            except ValueError:  # a stream that ended in another context than it started
+                ROUTING_METADATA.set(None)
+
 
 log = logging.getLogger("tierroute")
 
@@ -108,6 +151,12 @@ class LiteLLMBackend:
         }
         if request.tools:
             kw["tools"] = [dict(t) for t in request.tools]
+        routing = ROUTING_METADATA.get()
+        if routing is not None:
+            user_meta = params.get("metadata")
+            meta = dict(user_meta) if isinstance(user_meta, Mapping) else {}
+            meta["tierroute"] = {**routing, "tier": tier}
+            kw["metadata"] = meta
         return kw
 
     async def acall(
