@@ -30,12 +30,11 @@ from tierroute.errors import (
     CascadeExhaustedError,
     ContentPolicyError,
     EscalationBudgetError,
-    StreamInterruptedError,
 )
-from tierroute.errors_map import StreamTruncated, classify, retry_after, safe_message
+from tierroute.errors_map import classify, retry_after, safe_message
 from tierroute.health import Alert, AlertMonitor, CircuitBreaker, RateWindow
 from tierroute.state import StateStore
-from tierroute.types import Attempt, FailureKind, RouteDecision, RouteRequest, RouteTrace, Usage
+from tierroute.types import Attempt, FailureKind, RouteDecision, RouteRequest, RouteTrace
 
 __all__ = ["Cascade", "CascadeResult"]
 
@@ -412,133 +411,10 @@ class Cascade:
 
     # ---- streaming ----------------------------------------------------------------------------------
 
-    async def stream(
+    def stream(
         self, decision: RouteDecision, request: RouteRequest, params: Mapping[str, Any], trace_out: list[RouteTrace]
     ) -> AsyncIterator[StreamChunk]:
-        """Stream a decision: tier choice, retries and fallbacks happen before the first token.
+        """Stream a decision (see :func:`tierroute._cascade_stream.stream_decision`)."""
+        from tierroute._cascade_stream import stream_decision
 
-        ``trace_out`` receives the trace as soon as the walk starts (it is complete when the stream ends).
-
-        Raises:
-            StreamInterruptedError: The stream failed after tokens were sent; carries the partial text.
-            ContentPolicyError, EscalationBudgetError, CascadeExhaustedError: As :meth:`run`, before any token.
-        """
-        run = await self._start(decision, request)
-        trace_out.append(run.trace)
-        served: Attempt | None = None
-        last_exc: BaseException | None = None
-        try:
-            tier: str | None = decision.tier
-            while tier is not None:
-                run.tried.add(tier)
-                skip = await self._pre_checks(run, tier)
-                if skip == "context":
-                    tier = self._bigger_window(run, tier, None)
-                    if tier is None:
-                        raise _Stop(
-                            CascadeExhaustedError("no tier has a context window that fits the prompt", run.trace)
-                        )
-                    continue
-                if skip is not None:
-                    tier = await self._move(run, tier, None, None, run.trace.attempts[-1].error or skip)
-                    continue
-                opened = await self._open_stream_with_retries(run, tier, params)
-                if isinstance(opened, BaseException):
-                    last_exc = opened
-                    att = run.trace.attempts[-1]
-                    tier = await self._move(run, tier, att.failure, opened, att.error or "")
-                    continue
-                head, rest, att = opened
-                served = att
-                async for chunk in self._relay(run, tier, att, head, rest):
-                    yield chunk
-                return
-        except _Stop as stop:
-            raise stop.error from last_exc
-        finally:
-            await self._finish(run, served)
-
-    async def _open_stream_with_retries(
-        self, run: _Run, tier: str, params: Mapping[str, Any]
-    ) -> tuple[list[StreamChunk], AsyncIterator[StreamChunk], Attempt] | BaseException:
-        """Open a stream and read up to its first token (or its end), retrying failures on the way."""
-        retries = self.cfg.retries
-        used: dict[FailureKind, int] = {}
-        while True:
-            att = Attempt(tier=tier, model_group=tier)
-            run.trace.attempts.append(att)
-            t0 = time.perf_counter()
-            head: list[StreamChunk] = []
-            it = self.backend.astream(tier, run.request, params, self.cfg.timeout_s).__aiter__()
-            try:
-                while True:
-                    try:
-                        chunk = await it.__anext__()
-                    except StopAsyncIteration:
-                        if not any(c.finish_reason for c in head):
-                            raise StreamTruncated("stream ended before any token and without a finish_reason") from None
-                        break
-                    head.append(chunk)
-                    if chunk.text or chunk.tool_call_deltas or chunk.finish_reason:
-                        break
-                att.latency_s = time.perf_counter() - t0
-                return head, it, att
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                att.latency_s = time.perf_counter() - t0
-                kind = classify(exc)
-                att.failure, att.error = kind, safe_message(exc)
-                await self._report(tier, kind)
-                allowed = getattr(retries, kind.value, 0) if kind in _RETRYABLE else 0
-                if used.get(kind, 0) < allowed:
-                    wait = self._backoff(used.get(kind, 0), exc)
-                    if wait is not None:
-                        used[kind] = used.get(kind, 0) + 1
-                        await self.sleep(wait)
-                        continue
-                return exc
-
-    async def _relay(
-        self, run: _Run, tier: str, att: Attempt, head: list[StreamChunk], rest: AsyncIterator[StreamChunk]
-    ) -> AsyncIterator[StreamChunk]:
-        text: list[str] = []
-        finished = False
-        usage: Usage | None = None
-        t0 = time.perf_counter() - att.latency_s
-
-        def note(c: StreamChunk) -> None:
-            nonlocal finished, usage
-            text.append(c.text)
-            finished = finished or c.finish_reason is not None
-            usage = c.usage or usage
-            att.served_model = c.served_model or att.served_model
-            att.deployment = c.deployment or att.deployment
-
-        for c in head:
-            note(c)
-            yield c
-        try:
-            async for c in rest:
-                note(c)
-                yield c
-            if not finished:
-                raise StreamTruncated("stream ended without a finish_reason", received_chars=sum(map(len, text)))
-        except Exception as exc:
-            kind = classify(exc)
-            # tokens were sent, so a dropped connection or a provider error now means a cut-off answer
-            if kind in (FailureKind.CONNECTION, FailureKind.SERVER_ERROR, FailureKind.UNKNOWN):
-                kind = FailureKind.TRUNCATED_STREAM
-            att.failure, att.error = kind, safe_message(exc)
-            att.latency_s = time.perf_counter() - t0
-            if att.failure in _BREAKER_KINDS:
-                await self.breaker.on_failure(tier)
-            raise StreamInterruptedError(
-                f"stream from tier {tier!r} failed after tokens were sent ({att.failure.value}): {att.error}",
-                partial_text="".join(text),
-                trace=run.trace,
-            ) from exc
-        att.latency_s = time.perf_counter() - t0
-        att.usage = usage or Usage()
-        att.cost_usd = self.backend.price(tier, att.usage)
-        await self.breaker.on_success(tier)
+        return stream_decision(self, decision, request, params, trace_out)
