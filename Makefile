@@ -48,6 +48,7 @@ bench: install
 	$(BIN)/python benchmarks/overhead_llamaindex.py
 	$(BIN)/python benchmarks/overhead_langchain.py
 	$(BIN)/python benchmarks/ledger.py
+	$(BIN)/python benchmarks/routing_quality.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -267,5 +267,16 @@ def report(
         click.echo(f"HTML report: {html_path}")
 
 
+def _register_evidence_commands() -> None:
+    from tierroute.cli_evidence import bench, eval_command, train
+
+    main.add_command(bench)
+    main.add_command(train)
+    main.add_command(eval_command)
+
+
+_register_evidence_commands()
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -27,13 +27,34 @@ class DecisionLayer(Protocol):
         ...
 
 
+def _load_classifier(config: RouterConfig) -> DecisionLayer:
+    """The classifier layer from ``routing.classifier`` (artifact folder written by ``tierroute train``).
+
+    Raises:
+        ConfigError: The artifact is missing, mismatched, or its models are not tiers; or numpy is missing.
+    """
+    cfg = config.routing.classifier
+    assert cfg is not None
+    try:
+        from tierroute.policies.classifier import ClassifierPolicy, TrainedClassifier
+    except ImportError as exc:
+        raise ConfigError(
+            f"routing.classifier needs numpy: {exc}",
+            path="routing.classifier",
+            hint="pip install 'tierroute[local]', or set routing.classifier.enabled: false",
+        ) from None
+    model = TrainedClassifier.load(cfg.path)
+    return ClassifierPolicy(model, config.tiers, cfg.target, config.routing.scope)
+
+
 class PolicyChain:
     """Runs the layers in order.
 
     Args:
         config: The validated config.
         encoder: A semantic-router ``DenseEncoder`` to use instead of the configured one.
-        classifier: A trained classifier layer (fills the classifier slot).
+        classifier: A trained classifier layer (fills the classifier slot); without it, ``routing.classifier``
+            (when set and enabled) loads the artifact written by ``tierroute train``.
     """
 
     def __init__(
@@ -48,11 +69,7 @@ class PolicyChain:
 
             self.semantic = SemanticPolicy(config.routing.semantic, config.routing.scope, encoder=encoder)
         if classifier is None and config.routing.classifier is not None and config.routing.classifier.enabled:
-            raise ConfigError(
-                "routing.classifier is set but no trained classifier was given",
-                path="routing.classifier",
-                hint="pass classifier=... to TierRouter, or set routing.classifier.enabled: false",
-            )
+            classifier = _load_classifier(config)
         self.classifier = classifier
 
     def _layers(self) -> list[DecisionLayer]:
