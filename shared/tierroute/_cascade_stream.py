@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tierroute.backends.base import StreamChunk
-from tierroute.cascade import _BREAKER_KINDS, _RETRYABLE, _Stop
+from tierroute.cascade import _BREAKER_KINDS, _Stop
 from tierroute.errors import CascadeExhaustedError, StreamInterruptedError
 from tierroute.errors_map import StreamTruncated, classify, safe_message
 from tierroute.types import Attempt, FailureKind, RouteDecision, RouteRequest, RouteTrace, Usage
@@ -73,7 +73,6 @@ async def _open_stream_with_retries(
     c: Cascade, run: _Run, tier: str, params: Mapping[str, Any]
 ) -> tuple[list[StreamChunk], AsyncIterator[StreamChunk], Attempt] | BaseException:
     """Open a stream and read up to its first token (or its end), retrying failures on the way."""
-    retries = c.cfg.retries
     used: dict[FailureKind, int] = {}
     while True:
         att = Attempt(tier=tier, model_group=tier)
@@ -98,16 +97,8 @@ async def _open_stream_with_retries(
             raise
         except Exception as exc:
             att.latency_s = time.perf_counter() - t0
-            kind = classify(exc)
-            att.failure, att.error = kind, safe_message(exc)
-            await c._report(tier, kind)
-            allowed = getattr(retries, kind.value, 0) if kind in _RETRYABLE else 0
-            if used.get(kind, 0) < allowed:
-                wait = c._backoff(used.get(kind, 0), exc)
-                if wait is not None:
-                    used[kind] = used.get(kind, 0) + 1
-                    await c.sleep(wait)
-                    continue
+            if await c._retry_after_failure(tier, att, exc, used):
+                continue
             return exc
 
 

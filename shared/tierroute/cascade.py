@@ -248,6 +248,28 @@ class Cascade:
         else:
             await self.breaker.on_success(tier)
 
+    async def _retry_after_failure(
+        self, tier: str, att: Attempt, exc: BaseException, used: dict[FailureKind, int]
+    ) -> bool:
+        """Classify a failed attempt, report it, and wait if it may be retried on the same tier.
+
+        Returns:
+            True after waiting the backoff when the attempt is to be retried; False when the tier is done.
+        """
+        kind = classify(exc)
+        att.failure, att.error = kind, safe_message(exc)
+        await self._report(tier, kind)
+        allowed = getattr(self.cfg.retries, kind.value, 0) if kind in _RETRYABLE else 0
+        if used.get(kind, 0) >= allowed:
+            return False
+        wait = self._backoff(used.get(kind, 0), exc)
+        if wait is None:
+            return False
+        used[kind] = used.get(kind, 0) + 1
+        att.retry_after_s = wait
+        await self.sleep(wait)
+        return True
+
     def _backoff(self, n: int, exc: BaseException) -> float | None:
         """Seconds to wait before retry ``n`` (0-based); None when the provider asks for longer than allowed."""
         r = self.cfg.retries
@@ -378,7 +400,6 @@ class Cascade:
     async def _call_with_retries(
         self, run: _Run, tier: str, params: Mapping[str, Any]
     ) -> tuple[BackendResponse, Attempt] | BaseException:
-        retries = self.cfg.retries
         used: dict[FailureKind, int] = {}
         while True:
             att = Attempt(tier=tier, model_group=tier)
@@ -390,17 +411,8 @@ class Cascade:
                 raise
             except Exception as exc:
                 att.latency_s = time.perf_counter() - t0
-                kind = classify(exc)
-                att.failure, att.error = kind, safe_message(exc)
-                await self._report(tier, kind)
-                allowed = getattr(retries, kind.value, 0) if kind in _RETRYABLE else 0
-                if used.get(kind, 0) < allowed:
-                    wait = self._backoff(used.get(kind, 0), exc)
-                    if wait is not None:
-                        used[kind] = used.get(kind, 0) + 1
-                        att.retry_after_s = wait
-                        await self.sleep(wait)
-                        continue
+                if await self._retry_after_failure(tier, att, exc, used):
+                    continue
                 return exc
             att.latency_s = time.perf_counter() - t0
             att.served_model, att.deployment = resp.served_model, resp.deployment
