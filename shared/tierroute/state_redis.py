@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.commands.core import AsyncScript
 
-__all__ = ["RedisStateStore", "redact_url"]
+__all__ = ["LoopClient", "RedisLoopClients", "RedisStateStore", "redact_url", "validate_redis_url"]
 
 # ---- redis ----------------------------------------------------------------------------------------------
 
@@ -151,7 +151,12 @@ def redact_url(url: str) -> str:
         return "<unparseable url>"
 
 
-def _validate_url(url: str) -> None:
+def validate_redis_url(url: str) -> None:
+    """Check a Redis URL's scheme, host, port, db and query.
+
+    Raises:
+        ConfigError: The URL is malformed (``state.url``); the password is not shown.
+    """
     safe = redact_url(url)
     hint = "use redis://[user:password@]host:port/db, rediss://... or unix:///path/to/redis.sock"
     try:
@@ -180,10 +185,72 @@ def _glob_escape(text: str) -> str:
 
 
 @dataclass
-class _LoopClient:
+class LoopClient:
+    """One event loop's Redis client and its registered Lua scripts."""
+
     loop: weakref.ref[asyncio.AbstractEventLoop]
     client: Redis
     scripts: dict[str, AsyncScript]
+
+
+class RedisLoopClients:
+    """One ``redis.asyncio`` client per running event loop (clients are bound to the loop that made them).
+
+    Shared by every Redis-backed store (state, budgets), so each may be called from any loop or thread.
+
+    Args:
+        url: A URL already checked with :func:`validate_redis_url`.
+        timeout_s: Connect and read timeout of each call.
+        scripts: Lua sources registered on every client, by name.
+    """
+
+    def __init__(self, url: str, timeout_s: float, scripts: dict[str, str]) -> None:
+        self._url = url
+        self._timeout = timeout_s
+        self._sources = dict(scripts)
+        self._lock = threading.Lock()
+        self._clients: dict[int, LoopClient] = {}
+
+    def get(self) -> LoopClient:
+        """The calling loop's client (made on first use; clients of closed loops are dropped)."""
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            entry = self._clients.get(id(loop))
+            if entry is not None and entry.loop() is loop:
+                return entry
+            for k, e in list(self._clients.items()):
+                dead = e.loop()
+                if dead is None or dead.is_closed():
+                    del self._clients[k]
+            from redis.asyncio import Redis
+
+            client = Redis.from_url(
+                self._url,
+                decode_responses=True,
+                socket_timeout=self._timeout,
+                socket_connect_timeout=self._timeout,
+            )
+            scripts = {name: client.register_script(src) for name, src in self._sources.items()}
+            entry = self._clients[id(loop)] = LoopClient(weakref.ref(loop), client, scripts)
+            return entry
+
+    async def aclose(self, *, all_loops: bool = False) -> None:
+        """Close the calling loop's client; with ``all_loops``, also those of other running loops."""
+        current = asyncio.get_running_loop()
+        with self._lock:
+            entries = list(self._clients.values())
+            for key, entry in list(self._clients.items()):
+                loop = entry.loop()
+                if loop is current or all_loops or loop is None or loop.is_closed():
+                    del self._clients[key]
+        for entry in entries:
+            loop = entry.loop()
+            if loop is current:
+                await entry.client.aclose()
+            elif all_loops and loop is not None and loop.is_running() and not loop.is_closed():
+                fut = asyncio.run_coroutine_threadsafe(entry.client.aclose(), loop)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(asyncio.wrap_future(fut), timeout=self._timeout)
 
 
 class RedisStateStore(StateStore):
@@ -212,40 +279,20 @@ class RedisStateStore(StateStore):
             import redis.asyncio  # noqa: F401
         except ImportError as exc:
             raise MissingDependencyError("redis", "redis", "the Redis state store") from exc
-        _validate_url(url)
+        validate_redis_url(url)
         self._url = url
         self.safe_url = redact_url(url)
         self.prefix = prefix
         self._timeout = socket_timeout_s
-        self._lock = threading.Lock()
-        self._clients: dict[int, _LoopClient] = {}
+        self._pool = RedisLoopClients(url, socket_timeout_s, _SCRIPTS)
 
     def __repr__(self) -> str:
         return f"RedisStateStore(url={self.safe_url!r}, prefix={self.prefix!r})"
 
     # ---- clients ---------------------------------------------------------------------------------------
 
-    def _client(self) -> _LoopClient:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._clients.get(id(loop))
-            if entry is not None and entry.loop() is loop:
-                return entry
-            for k, e in list(self._clients.items()):
-                dead = e.loop()
-                if dead is None or dead.is_closed():
-                    del self._clients[k]
-            from redis.asyncio import Redis
-
-            client = Redis.from_url(
-                self._url,
-                decode_responses=True,
-                socket_timeout=self._timeout,
-                socket_connect_timeout=self._timeout,
-            )
-            scripts = {name: client.register_script(src) for name, src in _SCRIPTS.items()}
-            entry = self._clients[id(loop)] = _LoopClient(weakref.ref(loop), client, scripts)
-            return entry
+    def _client(self) -> LoopClient:
+        return self._pool.get()
 
     def _error(self, exc: BaseException) -> StateStoreError:
         detail = str(exc).replace(self._url, self.safe_url)
@@ -352,18 +399,4 @@ class RedisStateStore(StateStore):
             all_loops: Also close the clients of other event loops that are still running (for shutdown:
                 calls in flight on those loops fail). Clients of closed loops are dropped either way.
         """
-        current = asyncio.get_running_loop()
-        with self._lock:
-            entries = list(self._clients.values())
-            for key, entry in list(self._clients.items()):
-                loop = entry.loop()
-                if loop is current or all_loops or loop is None or loop.is_closed():
-                    del self._clients[key]
-        for entry in entries:
-            loop = entry.loop()
-            if loop is current:
-                await entry.client.aclose()
-            elif all_loops and loop is not None and loop.is_running() and not loop.is_closed():
-                fut = asyncio.run_coroutine_threadsafe(entry.client.aclose(), loop)
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.wrap_future(fut), timeout=self._timeout)
+        await self._pool.aclose(all_loops=all_loops)

@@ -12,7 +12,6 @@ import abc
 import asyncio
 import threading
 import time
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -20,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 from tierroute.errors import MissingDependencyError
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from redis.commands.core import AsyncScript
+    from tierroute.state_redis import LoopClient
 
 __all__ = ["UNCHECKED", "BudgetStore", "MemoryBudgetStore", "RedisBudgetStore", "Reservation", "Want"]
 
@@ -202,14 +200,6 @@ return 1
 """
 
 
-@dataclass
-class _LoopClient:
-    loop: weakref.ref[asyncio.AbstractEventLoop]
-    client: Redis
-    reserve: AsyncScript
-    settle: AsyncScript
-
-
 class RedisBudgetStore(BudgetStore):
     """Counters in Redis, shared by every process using the same URL and prefix.
 
@@ -232,15 +222,14 @@ class RedisBudgetStore(BudgetStore):
             import redis.asyncio  # noqa: F401
         except ImportError as exc:
             raise MissingDependencyError("redis", "redis", "shared budgets") from exc
-        from tierroute.state_redis import _validate_url, redact_url
+        from tierroute.state_redis import RedisLoopClients, redact_url, validate_redis_url
 
-        _validate_url(url)
+        validate_redis_url(url)
         self._url = url
         self.safe_url = redact_url(url)
         self.prefix = prefix
         self._timeout = socket_timeout_s
-        self._lock = threading.Lock()
-        self._clients: dict[int, _LoopClient] = {}
+        self._pool = RedisLoopClients(url, socket_timeout_s, {"reserve": _RESERVE, "settle": _SETTLE})
 
     def __repr__(self) -> str:
         return f"RedisBudgetStore(url={self.safe_url!r}, prefix={self.prefix!r})"
@@ -249,26 +238,8 @@ class RedisBudgetStore(BudgetStore):
         """The Redis key of a counter."""
         return f"{self.prefix}:{{budget}}:{counter}"
 
-    def _client(self) -> _LoopClient:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._clients.get(id(loop))
-            if entry is not None and entry.loop() is loop:
-                return entry
-            for k, e in list(self._clients.items()):
-                old = e.loop()
-                if old is None or old.is_closed():
-                    del self._clients[k]
-            from redis.asyncio import Redis
-
-            client = Redis.from_url(
-                self._url, decode_responses=True, socket_timeout=self._timeout, socket_connect_timeout=self._timeout
-            )
-            entry = _LoopClient(
-                weakref.ref(loop), client, client.register_script(_RESERVE), client.register_script(_SETTLE)
-            )
-            self._clients[id(loop)] = entry
-            return entry
+    def _client(self) -> LoopClient:
+        return self._pool.get()
 
     async def _call(self, script: str, keys: list[str], args: list[Any]) -> Any:
         from redis.exceptions import RedisError
@@ -276,9 +247,8 @@ class RedisBudgetStore(BudgetStore):
         from tierroute.state import StateStoreError
 
         entry = self._client()
-        fn = entry.reserve if script == "reserve" else entry.settle
         try:
-            return await fn(keys=keys, args=args, client=entry.client)
+            return await entry.scripts[script](keys=keys, args=args, client=entry.client)
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             raise StateStoreError(
                 f"Redis budget store at {self.safe_url} failed: {type(exc).__name__}", url=self.safe_url
@@ -327,8 +297,4 @@ class RedisBudgetStore(BudgetStore):
 
     async def aclose(self) -> None:
         """Close the calling event loop's client."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            entry = self._clients.pop(id(loop), None)
-        if entry is not None:
-            await entry.client.aclose()
+        await self._pool.aclose()
